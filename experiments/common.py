@@ -1,0 +1,89 @@
+"""Pieces shared by the experiment modules: data loading, θ0, per-seed loops and result tables."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from rtl_jax import checkpoint as ckpt_lib
+from rtl_jax import masks as masks_lib
+from rtl_jax.data import datasets as ds_lib
+from rtl_jax.models import ModelSpec, get_model
+
+DEFAULT_DATA_DIR = os.environ.get("RTL_DATA_DIR", "data")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Which dataset, and how much of it (``*_per_class = 0`` means all of it)."""
+
+    name: str = "fashion_mnist"
+    train_per_class: int = 0
+    test_per_class: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    name: str = "lenet_300_100"
+    prune_head: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Arrays:
+    """A dataset as standardised float32 arrays in memory."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    class_names: tuple[str, ...]
+    input_shape: tuple[int, ...]
+
+
+def load_arrays(cfg: DataConfig, data_dir: str | os.PathLike, *, seed: int = 0) -> Arrays:
+    """Load, optionally subsample per class, and standardise with the training set's channel stats."""
+    ds = ds_lib.load_dataset(cfg.name, data_dir=data_dir)
+    train, test = ds.train, ds.test
+    if cfg.train_per_class:
+        train = ds_lib.subsample_per_class(train, cfg.train_per_class, seed=seed)
+    if cfg.test_per_class:
+        test = ds_lib.subsample_per_class(test, cfg.test_per_class, seed=seed)
+    mean, std = ds_lib.channel_stats(train)
+    return Arrays(
+        x_train=ds_lib.standardize(train.x, mean, std),
+        y_train=np.asarray(train.y, np.int32),
+        x_test=ds_lib.standardize(test.x, mean, std),
+        y_test=np.asarray(test.y, np.int32),
+        num_classes=ds.num_classes,
+        class_names=tuple(ds.class_names),
+        input_shape=tuple(train.x.shape[1:]),
+    )
+
+
+def build_model(cfg: ModelConfig, arrays: Arrays, **kw) -> ModelSpec:
+    """The model with output size = the data's number of classes (never defaulted)."""
+    kwargs = dict(kw)
+    if cfg.name in ("lenet_300_100", "small_cnn"):
+        kwargs.setdefault("prune_head", cfg.prune_head)
+    return get_model(cfg.name, num_outputs=arrays.num_classes, input_shape=arrays.input_shape, **kwargs)
+
+
+def theta0(spec: ModelSpec, seed: int, seed_dir: Path) -> dict[str, Any]:
+    """θ0 for this seed, saved once under ``seed_dir/theta0`` and reused by every method."""
+    path = Path(seed_dir) / "theta0"
+    variables = spec.init(jax.random.key(seed))
+    variables.setdefault("batch_stats", {})
+    like = {"params": variables["params"], "batch_stats": variables["batch_stats"]}
+    if ckpt_lib.exists(path):
+        return ckpt_lib.restore_tree(path, like)
+    ckpt_lib.save_tree(path, like)
+    return like
+
+
+def prunable_of(spec: ModelSpec, params, *, verbose: bool = False):
+    return masks_lib.select_prunable(params, spec.prunable_include, spec.prunable_exclude, verbose=verbose)
