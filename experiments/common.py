@@ -87,3 +87,28 @@ def theta0(spec: ModelSpec, seed: int, seed_dir: Path) -> dict[str, Any]:
 
 def prunable_of(spec: ModelSpec, params, *, verbose: bool = False):
     return masks_lib.select_prunable(params, spec.prunable_include, spec.prunable_exclude, verbose=verbose)
+
+
+def parse_args_and_config(argv, description: str, experiment: str, *, full, quick, extra_args=None):
+    """The shared CLI of every experiment module.
+
+    Returns ``(args, cfg, run_dir)``; ``run_dir`` is created (with its ``config.json``). With
+    ``--print-config`` the resolved config and its hash are printed and ``(args, cfg, None)`` returned.
+    Bad ``--set`` overrides end the program with a usage error that names the key and the problem.
+    """
+    from experiments import cli
+
+    parser = cli.build_parser(description)
+    parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
+                        help="where datasets are prepared (env RTL_DATA_DIR); not part of the run hash")
+    if extra_args is not None:
+        extra_args(parser)
+    args = parser.parse_args(argv)
+    try:
+        cfg = cli.resolve_config(args, full=full, quick=quick)
+    except ValueError as e:
+        parser.error(str(e))
+    if args.print_config:
+        print(cli.config_json(cfg, experiment))
+        return args, cfg, None
+    return args, cfg, cli.init_run_directory(args.workdir, experiment, cfg)

@@ -13,7 +13,7 @@ import dataclasses
 import sys
 import time
 
-from experiments import cli, common
+from experiments import common
 from rtl_jax import config as config_lib
 from rtl_jax import report
 from rtl_jax.imp import PruneConfig, RewindConfig, TrainConfig, run_imp
@@ -65,12 +65,10 @@ def run_seed(cfg: IMPExperiment, seed: int, run_dir, data_dir) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    parser = cli.build_parser(__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=common.DEFAULT_DATA_DIR,
-                        help="where datasets are prepared (env RTL_DATA_DIR); not part of the run hash")
-    args = parser.parse_args(argv)
-    cfg = cli.resolve_config(args, full=full_config, quick=quick_config)
-    run_dir = cli.init_run_directory(args.workdir, "imp", cfg)
+    args, cfg, run_dir = common.parse_args_and_config(argv, __doc__.splitlines()[0], "imp",
+                                                      full=full_config, quick=quick_config)
+    if run_dir is None:
+        return 0
     log(f"run directory: {run_dir}")
     t0 = time.perf_counter()
     rows = []

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments import cli, common
+from experiments import common
 from rtl_jax import config as config_lib
 from rtl_jax import masks as masks_lib
 from rtl_jax import metrics as metrics_lib
@@ -196,13 +196,14 @@ def dense_table(rows: list[dict]) -> tuple[list[dict], list[str]]:
     return [line], ["Method"] + [short for _, short in METRICS] + ["#P"]
 
 
-def main(argv=None) -> int:
-    parser = cli.build_parser(__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=common.DEFAULT_DATA_DIR,
-                        help="where datasets are prepared (env RTL_DATA_DIR); not part of the run hash")
-    args = parser.parse_args(argv)
-    cfg = cli.resolve_config(args, full=full_config, quick=quick_config)
-    run_dir = cli.init_run_directory(args.workdir, "rtl", cfg)
+def main(argv=None, *, experiment: str = "rtl", full=full_config, quick=quick_config,
+         description: str | None = None) -> int:
+    """CLI entry point. Other experiment modules (e.g. the vision reproductions) reuse it with their own
+    ``experiment`` name and ``full``/``quick`` config factories of :class:`RTLExperiment`."""
+    args, cfg, run_dir = common.parse_args_and_config(argv, description or __doc__.splitlines()[0], experiment,
+                                                      full=full, quick=quick)
+    if run_dir is None:
+        return 0
     log(f"run directory: {run_dir}")
     t0 = time.perf_counter()
     rows, extra = [], {}
@@ -214,17 +215,19 @@ def main(argv=None) -> int:
     table, cols = table1(rows, report_at)
     router = report.fmt_mean_std([v for _, v in sorted({(r["seed"], r["router_top1"]) for r in rows})])
     seeds = f"{args.seed}..{args.seed + args.seeds - 1}"
+    cmd = "python -m experiments." + experiment + " " + " ".join(argv if argv is not None else sys.argv[1:])
     md = (f"# RTL vs IMP: {cfg.model.name} on {cfg.data.name}, {extra[f'seed_{args.seed}']['tickets']} tickets\n\n"
-          f"Seeds {seeds} (mean ± std). BA / precision / recall: each ticket (or each class of a C-way model) "
-          "as a one-vs-rest detector on the whole test set, macro-averaged (the paper's protocol). "
+          f"Command: `{cmd.strip()}`. Seeds {seeds} (mean ± std). BA / precision / recall: each ticket "
+          "(or each class of a C-way model) as a one-vs-rest detector on the whole test set, macro-averaged "
+          "(the paper's protocol). "
           "RTL rows are oracle-routed by the paper's protocol; Top1 is label-free (argmax over ticket scores; "
           "C-way argmax for single IMP and dense). #P: RTL = union of the K masks, IMP single = one mask, "
           "IMP multiple = K masks; prunable weights only. Dense = the unpruned network (0% sparsity).\n\n"
           + report.markdown_table(table, cols)
           + "\n\nDense reference (same θ0, same protocol):\n\n" + report.markdown_table(*dense_table(rows))
           + f"\n\nLabel-free nearest-centroid router (PCA-{cfg.label_free_dim} of pixels): routing top-1 {router}.\n")
-    results = {"config": config_lib.to_dict(cfg), "run_dir": str(run_dir), "rows": rows, "table": table,
-               "extra": extra, "seconds": time.perf_counter() - t0}
+    results = {"command": cmd.strip(), "config": config_lib.to_dict(cfg), "run_dir": str(run_dir), "rows": rows,
+               "table": table, "extra": extra, "seconds": time.perf_counter() - t0}
     paths = report.write_results(run_dir, results, md, report.csv_table(rows, list(rows[0])))
     print(md)
     log(f"total {time.perf_counter() - t0:.1f}s; results: " + " ".join(str(p) for p in paths.values()))

@@ -44,6 +44,9 @@ from typing import Literal
 
 import numpy as np
 
+from rtl_jax import masks as masks_lib
+from rtl_jax import similarity as sim_lib
+
 Direction = Literal["both", "up", "down"]
 _MAD_TO_SIGMA = 1.4826
 
@@ -314,3 +317,89 @@ def warning_markdown(report: Sequence[TicketWarning], level_name: str = "sparsit
     lines.append("")
     lines.append(", ".join(f"{k}: {v}" for k, v in counts.items()))
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- stopping rule for Algorithm 1
+#: Which per-ticket similarity feeds the stopping rule (see :func:`ticket_similarity`).
+SIMILARITY_KINDS: tuple[str, ...] = ("raw", "chance_corrected")
+#: How per-ticket curves combine in the stopping rule: any ticket firing stops, or the mean curve fires.
+REDUCTIONS: tuple[str, ...] = ("any", "mean")
+
+
+def both_dense(stacked, prunable, paths=None) -> np.ndarray:
+    """``[K, K]`` bool: tickets i and j both keep every prunable weight (of the layers ``paths``; default all).
+
+    There the chance-corrected similarity is undefined (``J = Jc = 1``). Decided from exact integer counts:
+    the float chance level of two dense masks can round to slightly above or below 1.
+    """
+    kept = {p: np.asarray(v) for p, v in masks_lib.kept_count_per_layer(stacked, prunable, stacked=True).items()}
+    sizes = sim_lib.leaf_sizes(stacked, prunable)
+    paths = list(kept) if paths is None else list(paths)
+    unknown = [p for p in paths if p not in kept]
+    if unknown:
+        raise ValueError(f"paths {unknown} are not prunable leaves; prunable leaves: {list(kept)}")
+    dense = np.all([kept[p] == sizes[p] for p in paths], axis=0)
+    return dense[:, None] & dense[None, :]
+
+
+def ticket_similarity(stacked, prunable, use: Literal["raw", "chance_corrected"]) -> np.ndarray:
+    """Each ticket's mean similarity to the other tickets at one level, from masks alone, ``[K]`` float64.
+
+    ``use="raw"``: the paper's score, mean global Jaccard to the other tickets (rtl-paper §6).
+    ``use="chance_corrected"`` (an extension): the mean over the other tickets of ``(J - Jc) / (1 - Jc)``,
+    where ``Jc`` is the Jaccard of random masks with the same per-layer densities
+    (:func:`rtl_jax.similarity.chance_jaccard_matrix`); NaN where both tickets are fully dense
+    (:func:`both_dense`), e.g. at IMP level 0. Needs K >= 2 tickets (``ValueError`` otherwise).
+    """
+    if use not in SIMILARITY_KINDS:
+        raise ValueError(f"use must be one of {list(SIMILARITY_KINDS)}, got {use!r}")
+    jac = sim_lib.jaccard_matrix(stacked, prunable)
+    k = int(np.shape(jac)[0])
+    if k < 2:
+        raise ValueError(f"ticket similarity needs at least 2 tickets, got K={k}")
+    if use == "raw":
+        return np.asarray(sim_lib.mean_similarity(jac), dtype=np.float64)
+    cor = np.asarray(sim_lib.chance_corrected(jac, sim_lib.chance_jaccard_matrix(stacked, prunable)), np.float64)
+    cor = np.where(both_dense(stacked, prunable), np.nan, cor)
+    off = ~np.eye(k, dtype=bool)
+    return cor[off].reshape(k, k - 1).mean(axis=1)
+
+
+def make_stop_rule(
+    prunable,
+    cfg: CollapseConfig,
+    *,
+    use: Literal["raw", "chance_corrected"] = "chance_corrected",
+    reduce: Literal["any", "mean"] = "any",
+):
+    """A ``stop_rule(levels) -> bool`` for :func:`rtl_jax.search.run_search` (Algorithm 1).
+
+    ``levels`` is the list of finished levels so far (objects with a stacked bool ``.masks``, e.g.
+    :class:`rtl_jax.search.SearchLevel`), level 0 (dense) first. The rule computes every level's per-ticket
+    similarity (:func:`ticket_similarity`, masks only, no labels) and applies :func:`should_stop` to the
+    ``[K, levels]`` history (``reduce="any"``: stop when any ticket's curve fires) or to the mean curve over
+    tickets (``reduce="mean"``). It returns True at exactly the level :func:`detect_collapse` flags on the
+    same curves offline; the caller then keeps the masks of the previous level.
+
+    The chance-corrected similarity is undefined (NaN) at the dense level 0, so ``use="chance_corrected"``
+    requires ``cfg.skip >= 1`` (``ValueError`` here, before any pruning).
+    """
+    if use not in SIMILARITY_KINDS:
+        raise ValueError(f"use must be one of {list(SIMILARITY_KINDS)}, got {use!r}")
+    if reduce not in REDUCTIONS:
+        raise ValueError(f"reduce must be one of {list(REDUCTIONS)}, got {reduce!r}")
+    if not isinstance(cfg, CollapseConfig):
+        raise ValueError(f"cfg must be a CollapseConfig, got {type(cfg).__name__}")
+    if use == "chance_corrected" and cfg.skip < 1:
+        raise ValueError(
+            "use='chance_corrected' needs cfg.skip >= 1: the chance-corrected similarity is undefined (NaN) at "
+            f"the dense level 0; got skip={cfg.skip}"
+        )
+
+    def stop_rule(levels) -> bool:
+        if len(levels) == 0:
+            raise ValueError("stop_rule needs at least one finished level")
+        history = np.stack([ticket_similarity(lv.masks, prunable, use) for lv in levels], axis=1)  # [K, t]
+        return should_stop(history.mean(axis=0) if reduce == "mean" else history, cfg)
+
+    return stop_rule

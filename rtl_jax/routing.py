@@ -18,6 +18,7 @@ Routed forward strategies (:func:`routed_apply`), all equal to a plain loop over
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -169,28 +170,52 @@ def routed_apply(
     raise ValueError(f"unknown routing strategy {strategy!r}; use per_example, all_tickets or dispatch")
 
 
+@functools.lru_cache(maxsize=64)
+def _compiled(apply_fn, strategy: str):
+    """Jitted routed forwards, cached per (apply_fn, strategy) so repeated calls never retrace."""
+    if strategy == "per_example":
+
+        def f(params, stacked, ids, x):
+            per = jax.tree.map(lambda m: jnp.take(m, ids, axis=0, mode="clip"), stacked)
+            return jax.vmap(lambda m, xi: apply_fn(masks_lib.apply(params, m), xi[None])[0])(per, x)
+
+    elif strategy == "all_tickets":
+
+        def f(params, stacked, ids, x):
+            outs = jax.vmap(lambda m: apply_fn(masks_lib.apply(params, m), x))(stacked)  # [K, B, ...]
+            return jnp.take_along_axis(outs, ids.reshape((1, -1) + (1,) * (outs.ndim - 2)), axis=0)[0]
+
+    else:  # one ticket on one bucket; the ticket index is traced so every ticket shares the compilation
+
+        def f(params, stacked, k, x):
+            m = jax.tree.map(lambda t: jax.lax.dynamic_index_in_dim(t, k, axis=0, keepdims=False), stacked)
+            return apply_fn(masks_lib.apply(params, m), x)
+
+    return jax.jit(f)
+
+
 def _per_example(apply_fn, params, stacked, ids, x):
-    per = gather_tickets(stacked, ids)
-    return jax.vmap(lambda m, xi: apply_fn(masks_lib.apply(params, m), xi[None])[0])(per, x)
+    return _compiled(apply_fn, "per_example")(params, stacked, ids, x)
 
 
 def _all_tickets(apply_fn, params, stacked, ids, x):
-    outs = jax.vmap(lambda m: apply_fn(masks_lib.apply(params, m), x))(stacked)  # [K, B, ...]
-    return jnp.take_along_axis(outs, ids.reshape((1, -1) + (1,) * (outs.ndim - 2)), axis=0)[0]
+    return _compiled(apply_fn, "all_tickets")(params, stacked, ids, x)
 
 
 def _dispatch(apply_fn, params, stacked, ids: np.ndarray, x, bucket: int):
-    out = None
+    fwd = _compiled(apply_fn, "dispatch")
+    pieces, positions = [], []
     for t in np.unique(ids):
         sel = np.flatnonzero(ids == t)
         n = sel.size
         padded = -(-n // bucket) * bucket
         idx = np.concatenate([sel, np.full(padded - n, sel[0])])
-        y = apply_fn(masks_lib.apply(params, masks_lib.select(stacked, int(t))), x[idx])[:n]
-        if out is None:
-            out = jnp.zeros((x.shape[0],) + y.shape[1:], y.dtype)
-        out = out.at[sel].set(y)
-    return out
+        pieces.append(fwd(params, stacked, np.int32(t), x[idx])[:n])
+        positions.append(sel)
+    out = jnp.concatenate(pieces)
+    inverse = np.empty(len(ids), np.int64)
+    inverse[np.concatenate(positions)] = np.arange(len(ids))
+    return out[inverse]
 
 
 def loop_reference(apply_fn, params, stacked, ticket_ids, x) -> jax.Array:

@@ -188,3 +188,119 @@ def test_detector_fires_from_masks_alone():
     res = C.detect_collapse(sparsity, sim, dataclasses.replace(CFG, skip=1))
     assert (res.fired, res.level_index, res.direction) == (True, 7, "up")
     assert first_online_stop(np.array(sim), dataclasses.replace(CFG, skip=1)) == 7
+
+
+# --------------------------------------------------------------------------- stopping rule (make_stop_rule)
+@dataclasses.dataclass
+class FakeLevel:
+    """What the stop rule reads from a rtl_jax.search.SearchLevel."""
+
+    level: int
+    sparsity: float
+    masks: dict
+
+
+def _stacked(rows, n_bias=2):
+    """Stacked mask {"w": rows (prunable), "b": all True (not prunable)} and its prunable tree."""
+    import jax.numpy as jnp
+
+    w = np.asarray(rows, bool)
+    return {"w": jnp.asarray(w), "b": jnp.ones((w.shape[0], n_bias), bool)}, {"w": True, "b": False}
+
+
+def test_ticket_similarity_hand_values():
+    # J01 = 2/4, J02 = 0/6, J12 = 1/5; every density 1/2 -> chance 1/3 -> corrected = 1.5 J - 0.5
+    stacked, pr = _stacked([[1, 1, 1, 0, 0, 0], [1, 1, 0, 1, 0, 0], [0, 0, 0, 1, 1, 1]])
+    np.testing.assert_allclose(C.ticket_similarity(stacked, pr, "raw"), [0.25, 0.35, 0.1], rtol=1e-6)
+    np.testing.assert_allclose(C.ticket_similarity(stacked, pr, "chance_corrected"), [-0.125, 0.025, -0.35],
+                               rtol=1e-5, atol=1e-7)
+    dense, pr = _stacked(np.ones((3, 6)))
+    np.testing.assert_array_equal(C.ticket_similarity(dense, pr, "raw"), [1.0, 1.0, 1.0])
+    assert np.isnan(C.ticket_similarity(dense, pr, "chance_corrected")).all()  # J = Jc = 1 at the dense level
+    with pytest.raises(ValueError, match="use must be one of"):
+        C.ticket_similarity(stacked, pr, "iou")
+    one, pr = _stacked([[1, 0, 1, 0, 1, 0]])
+    with pytest.raises(ValueError, match="at least 2 tickets, got K=1"):
+        C.ticket_similarity(one, pr, "raw")
+
+
+# Two tickets over 100 weights: ticket 0 keeps [0, c), ticket 1 keeps [c - o, 2c - o): overlap o, union 60,
+# so J = o / 60: 1 (dense), then 0.6, 0.5, 0.4, 0.3, 0.2 (steps of -0.1) and a jump back to 0.6 at level 6.
+KEEP_OVERLAP = [(48, 36), (45, 30), (42, 24), (39, 18), (36, 12), (48, 36)]
+
+
+def _fake_levels():
+    n = 100
+    levels = [FakeLevel(0, 0.0, _stacked(np.ones((2, n)))[0])]
+    for i, (c, o) in enumerate(KEEP_OVERLAP, start=1):
+        rows = np.zeros((2, n), bool)
+        rows[0, :c] = True
+        rows[1, c - o: 2 * c - o] = True
+        levels.append(FakeLevel(i, 1 - c / n, _stacked(rows)[0]))  # the rule never reads .sparsity
+    return levels, {"w": True, "b": False}
+
+
+def test_stop_rule_raw_fires_at_the_jump():
+    levels, pr = _fake_levels()
+    np.testing.assert_allclose([C.ticket_similarity(lv.masks, pr, "raw")[0] for lv in levels],
+                               [1.0, 0.6, 0.5, 0.4, 0.3, 0.2, 0.6], rtol=1e-6)
+    cfg = dataclasses.replace(CFG, skip=1)
+    for reduce in ("any", "mean"):
+        rule = C.make_stop_rule(pr, cfg, use="raw", reduce=reduce)
+        # steps 2..5 are -0.1 (z = 0 at step 5, the first judged one); step 6 is +0.4: dev 0.5, z = 0.5 / 0.01
+        assert [rule(levels[: t + 1]) for t in range(7)] == [False] * 6 + [True]
+    res = C.detect_collapse([lv.level for lv in levels],
+                            [C.ticket_similarity(lv.masks, pr, "raw")[0] for lv in levels], cfg)
+    assert (res.level_index, res.direction) == (6, "up") and res.score == pytest.approx(50.0, rel=1e-4)
+
+
+def test_stop_rule_chance_corrected_matches_hand_curve():
+    levels, pr = _fake_levels()
+    cfg = dataclasses.replace(CFG, skip=1)
+    rule = C.make_stop_rule(pr, cfg)  # default: chance-corrected, any ticket
+    # by hand: densities d = c / 100, chance Jc = d / (2 - d), corrected (J - Jc) / (1 - Jc)
+    hand = [np.nan]
+    for c, o in KEEP_OVERLAP:
+        d, j = c / 100, o / 60
+        jc = d / (2 - d)
+        hand.append((j - jc) / (1 - jc))
+    got = [C.ticket_similarity(lv.masks, pr, "chance_corrected") for lv in levels]
+    np.testing.assert_allclose([g[0] for g in got[1:]], hand[1:], rtol=1e-5)
+    np.testing.assert_allclose([g[1] for g in got[1:]], hand[1:], rtol=1e-5)  # symmetric pair
+    assert hand[5] == pytest.approx(-0.025, abs=1e-3) and hand[6] == pytest.approx(0.4154, abs=1e-4)
+    decisions = [rule(levels[: t + 1]) for t in range(7)]
+    assert decisions == [C.should_stop(np.array(hand[: t + 1]), cfg) for t in range(7)]
+    assert decisions == [False] * 6 + [True]
+
+
+def test_stop_rule_validation():
+    levels, pr = _fake_levels()
+    with pytest.raises(ValueError, match="needs cfg.skip >= 1"):
+        C.make_stop_rule(pr, CFG, use="chance_corrected")
+    with pytest.raises(ValueError, match="use must be one of"):
+        C.make_stop_rule(pr, CFG, use="jaccard")
+    with pytest.raises(ValueError, match="reduce must be one of"):
+        C.make_stop_rule(pr, CFG, use="raw", reduce="all")
+    with pytest.raises(ValueError, match="cfg must be a CollapseConfig"):
+        C.make_stop_rule(pr, {"z_threshold": 4}, use="raw")
+    rule = C.make_stop_rule(pr, CFG, use="raw")
+    with pytest.raises(ValueError, match="at least one finished level"):
+        rule([])
+    assert rule(levels[:1]) is False  # the dense level alone never stops
+
+
+def test_both_dense_makes_corrected_similarity_undefined_at_the_dense_level():
+    import jax.numpy as jnp
+
+    # layer sizes where the float32 chance level of two dense masks is not exactly 1
+    stacked = {"a": jnp.ones((3, 1000), bool), "b": jnp.ones((3, 300, 100), bool)}
+    pr = {"a": True, "b": True}
+    stacked["b"] = stacked["b"].at[2, 0, 0].set(False)  # ticket 2 drops one weight of layer b
+    expected = np.array([[1, 1, 0], [1, 1, 0], [0, 0, 0]], bool)
+    np.testing.assert_array_equal(C.both_dense(stacked, pr), expected)
+    np.testing.assert_array_equal(C.both_dense(stacked, pr, ["a"]), np.ones((3, 3), bool))
+    with pytest.raises(ValueError, match=r"paths \['c'\] are not prunable leaves"):
+        C.both_dense(stacked, pr, ["c"])
+    # one dense 1000-weight layer: float32 chance = 1 + 1.2e-7, so (J - Jc) / (1 - Jc) alone would give 1.0
+    dense = {"a": jnp.ones((2, 1000), bool)}
+    assert np.isnan(C.ticket_similarity(dense, {"a": True}, "chance_corrected")).all()
