@@ -28,8 +28,15 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
+    """Which model. ``prune_head`` applies to ``lenet_300_100``/``small_cnn``; ``depthwise_impl``
+    (``"auto"``: shift-and-add on CPU, lax conv on GPU/TPU), ``first_block_residual`` and ``conv_init``
+    apply to ``ghostnet_trunc`` (see :mod:`rtl_jax.models.ghostnet`)."""
+
     name: str = "lenet_300_100"
     prune_head: bool = True
+    depthwise_impl: str = "auto"
+    first_block_residual: bool = True
+    conv_init: str = "fan_out"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +77,10 @@ def build_model(cfg: ModelConfig, arrays: Arrays, **kw) -> ModelSpec:
     kwargs = dict(kw)
     if cfg.name in ("lenet_300_100", "small_cnn"):
         kwargs.setdefault("prune_head", cfg.prune_head)
+    if cfg.name == "ghostnet_trunc":
+        kwargs.setdefault("depthwise_impl", cfg.depthwise_impl)
+        kwargs.setdefault("first_block_residual", cfg.first_block_residual)
+        kwargs.setdefault("conv_init", cfg.conv_init)
     return get_model(cfg.name, num_outputs=arrays.num_classes, input_shape=arrays.input_shape, **kwargs)
 
 
