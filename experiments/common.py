@@ -115,6 +115,7 @@ def parse_args_and_config(argv, description: str, experiment: str, *, full, quic
     if extra_args is not None:
         extra_args(parser)
     args = parser.parse_args(argv)
+    enable_compilation_cache()
     try:
         cfg = cli.resolve_config(args, full=full, quick=quick)
     except ValueError as e:
@@ -123,3 +124,13 @@ def parse_args_and_config(argv, description: str, experiment: str, *, full, quic
         print(cli.config_json(cfg, experiment))
         return args, cfg, None
     return args, cfg, cli.init_run_directory(args.workdir, experiment, cfg)
+
+
+def enable_compilation_cache(path: str | os.PathLike | None = None) -> None:
+    """Persist XLA compilations across runs and across identical programs (e.g. joint retraining at each
+    reported sparsity compiles the same step). Directory: ``path``, else ``$JAX_COMPILATION_CACHE_DIR``,
+    else ``~/.cache/rtl_jax/xla``. Set ``RTL_COMPILATION_CACHE=0`` to disable."""
+    if os.environ.get("RTL_COMPILATION_CACHE", "1") == "0":
+        return
+    d = path or os.environ.get("JAX_COMPILATION_CACHE_DIR") or os.path.expanduser("~/.cache/rtl_jax/xla")
+    jax.config.update("jax_compilation_cache_dir", str(d))

@@ -46,6 +46,7 @@ import numpy as np
 
 from rtl_jax import masks as masks_lib
 from rtl_jax import similarity as sim_lib
+from rtl_jax import tree as tree_lib
 
 Direction = Literal["both", "up", "down"]
 _MAD_TO_SIGMA = 1.4826
@@ -342,7 +343,25 @@ def both_dense(stacked, prunable, paths=None) -> np.ndarray:
     return dense[:, None] & dense[None, :]
 
 
-def ticket_similarity(stacked, prunable, use: Literal["raw", "chance_corrected"]) -> np.ndarray:
+def restrict_prunable(prunable, layers: Sequence[str]):
+    """``prunable`` with only the leaves at ``layers`` (e.g. one depth group) left prunable.
+
+    Raises ``ValueError`` naming the entries of ``layers`` that are not prunable paths, and for an empty
+    ``layers``.
+    """
+    layers = list(layers)
+    if not layers:
+        raise ValueError("layers is empty; expected prunable paths such as 'head/kernel'")
+    known = [p for p, is_p in tree_lib.flatten_with_paths(prunable) if is_p is True]
+    unknown = [p for p in layers if p not in known]
+    if unknown:
+        raise ValueError(f"layers {unknown} are not prunable paths; prunable paths: {known}")
+    chosen = set(layers)
+    return tree_lib.map_with_path(lambda p, is_p: bool(is_p) and p in chosen, prunable)
+
+
+def ticket_similarity(stacked, prunable, use: Literal["raw", "chance_corrected"],
+                      layers: Sequence[str] | None = None) -> np.ndarray:
     """Each ticket's mean similarity to the other tickets at one level, from masks alone, ``[K]`` float64.
 
     ``use="raw"``: the paper's score, mean global Jaccard to the other tickets (rtl-paper §6).
@@ -350,9 +369,12 @@ def ticket_similarity(stacked, prunable, use: Literal["raw", "chance_corrected"]
     where ``Jc`` is the Jaccard of random masks with the same per-layer densities
     (:func:`rtl_jax.similarity.chance_jaccard_matrix`); NaN where both tickets are fully dense
     (:func:`both_dense`), e.g. at IMP level 0. Needs K >= 2 tickets (``ValueError`` otherwise).
+    ``layers``: compute over these prunable layers only (e.g. the deep group), default all.
     """
     if use not in SIMILARITY_KINDS:
         raise ValueError(f"use must be one of {list(SIMILARITY_KINDS)}, got {use!r}")
+    if layers is not None:
+        prunable = restrict_prunable(prunable, layers)
     jac = sim_lib.jaccard_matrix(stacked, prunable)
     k = int(np.shape(jac)[0])
     if k < 2:
@@ -371,6 +393,7 @@ def make_stop_rule(
     *,
     use: Literal["raw", "chance_corrected"] = "chance_corrected",
     reduce: Literal["any", "mean"] = "any",
+    layers: Sequence[str] | None = None,
 ):
     """A ``stop_rule(levels) -> bool`` for :func:`rtl_jax.search.run_search` (Algorithm 1).
 
@@ -379,7 +402,8 @@ def make_stop_rule(
     similarity (:func:`ticket_similarity`, masks only, no labels) and applies :func:`should_stop` to the
     ``[K, levels]`` history (``reduce="any"``: stop when any ticket's curve fires) or to the mean curve over
     tickets (``reduce="mean"``). It returns True at exactly the level :func:`detect_collapse` flags on the
-    same curves offline; the caller then keeps the masks of the previous level.
+    same curves offline; the caller then keeps the masks of the previous level. ``layers`` restricts the
+    similarity to some prunable layers (e.g. a depth group; validated here).
 
     The chance-corrected similarity is undefined (NaN) at the dense level 0, so ``use="chance_corrected"``
     requires ``cfg.skip >= 1`` (``ValueError`` here, before any pruning).
@@ -390,6 +414,8 @@ def make_stop_rule(
         raise ValueError(f"reduce must be one of {list(REDUCTIONS)}, got {reduce!r}")
     if not isinstance(cfg, CollapseConfig):
         raise ValueError(f"cfg must be a CollapseConfig, got {type(cfg).__name__}")
+    if layers is not None:
+        prunable = restrict_prunable(prunable, layers)
     if use == "chance_corrected" and cfg.skip < 1:
         raise ValueError(
             "use='chance_corrected' needs cfg.skip >= 1: the chance-corrected similarity is undefined (NaN) at "

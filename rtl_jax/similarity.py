@@ -241,7 +241,10 @@ def chance_from_counts(counts: Mapping[str, jax.Array], sizes: Mapping[str, int]
         ei = kept[:, None] * kept[None, :] / sizes[p]
         e_inter = e_inter + ei
         e_union = e_union + kept[:, None] + kept[None, :] - ei
-    return jnp.where(e_union == 0, jnp.ones((), fd), e_inter / jnp.where(e_union == 0, 1, e_union))
+    ratio = jnp.where(e_union == 0, jnp.ones((), fd), e_inter / jnp.where(e_union == 0, 1, e_union))
+    # Two fully dense masks have chance level exactly 1 (float rounding could give 1 + 1e-7 otherwise).
+    dense = sum((jnp.diagonal(counts[p]) == sizes[p]).astype(jnp.int32) for p in paths) == len(paths)
+    return jnp.where(dense[:, None] & dense[None, :], jnp.ones((), fd), ratio)
 
 
 def chance_jaccard_matrix(stacked: PyTree, prunable: PyTree) -> jax.Array:

@@ -304,3 +304,28 @@ def test_both_dense_makes_corrected_similarity_undefined_at_the_dense_level():
     # one dense 1000-weight layer: float32 chance = 1 + 1.2e-7, so (J - Jc) / (1 - Jc) alone would give 1.0
     dense = {"a": jnp.ones((2, 1000), bool)}
     assert np.isnan(C.ticket_similarity(dense, {"a": True}, "chance_corrected")).all()
+
+
+def test_stop_rule_restricted_to_layers():
+    """Layer "w" has the jump at level 6; layer "v" keeps identical masks in both tickets (J = 1, flat)."""
+    import jax.numpy as jnp
+
+    levels, _ = _fake_levels()
+    pr = {"w": True, "v": True, "b": False}
+    for i, lv in enumerate(levels):
+        v = np.zeros((2, 50), bool)
+        v[:, : 50 - 5 * i] = True
+        lv.masks = {**lv.masks, "v": jnp.asarray(v)}
+    cfg = dataclasses.replace(CFG, skip=1)
+    on_w = C.make_stop_rule(pr, cfg, use="raw", layers=["w"])
+    on_v = C.make_stop_rule(pr, cfg, use="raw", layers=["v"])
+    assert [on_w(levels[: t + 1]) for t in range(7)] == [False] * 6 + [True]
+    assert not any(on_v(levels[: t + 1]) for t in range(7))
+    np.testing.assert_array_equal(C.ticket_similarity(levels[6].masks, pr, "raw", layers=["v"]), [1.0, 1.0])
+    # over both layers: (36 + 20) / (60 + 20) at level 6
+    assert C.ticket_similarity(levels[6].masks, pr, "raw")[0] == pytest.approx(56 / 80)
+    assert C.restrict_prunable(pr, ["v"]) == {"w": False, "v": True, "b": False}
+    with pytest.raises(ValueError, match=r"layers \['b'\] are not prunable paths"):
+        C.make_stop_rule(pr, cfg, use="raw", layers=["b"])
+    with pytest.raises(ValueError, match="layers is empty"):
+        C.restrict_prunable(pr, [])

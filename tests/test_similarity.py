@@ -230,3 +230,14 @@ def test_depth_groups_on_linen_params_follow_forward_order():
     stacked = jax.tree.map(lambda p: jnp.ones((2,) + p.shape, bool), params)
     out = S.jaccard_groups(stacked, prunable, groups)
     np.testing.assert_array_equal(out["middle"], np.ones((2, 2)))
+
+
+def test_chance_level_of_dense_masks_is_exactly_one():
+    import jax.numpy as jnp
+    from rtl_jax import similarity
+
+    st = {"w": jnp.ones((2, 1000), bool), "v": jnp.ones((2, 7, 3), bool)}
+    pr = {"w": True, "v": True}
+    jc = similarity.chance_jaccard_matrix(st, pr)
+    assert float(jc[0, 1]) == 1.0
+    assert bool(jnp.isnan(similarity.chance_corrected(similarity.jaccard_matrix(st, pr), jc)[0, 1]))

@@ -149,7 +149,7 @@ def class_mean_embeddings(x: np.ndarray, y: np.ndarray, num_classes: int, *, dim
         raise ValueError(f"classes {empty} have no images; cannot embed them")
     flat = x.reshape(len(x), -1).astype(np.float64)
     if not 1 <= dim <= min(flat.shape):
-        raise ValueError(f"dim must be in 1..{min(flat.shape)} (min of N={flat.shape[0]}, D={flat.shape[1]}), got {dim}")
+        raise ValueError(f"dim must be in 1..{min(flat.shape)} (N={flat.shape[0]}, D={flat.shape[1]}), got {dim}")
     from sklearn.decomposition import PCA
 
     z = PCA(n_components=dim, svd_solver="full").fit_transform(flat)
