@@ -234,6 +234,7 @@ def test_depth_groups_on_linen_params_follow_forward_order():
 
 def test_chance_level_of_dense_masks_is_exactly_one():
     import jax.numpy as jnp
+
     from rtl_jax import similarity
 
     st = {"w": jnp.ones((2, 1000), bool), "v": jnp.ones((2, 7, 3), bool)}
