@@ -1,7 +1,7 @@
 """Speed benchmarks, ratios side by side in one run (never timed assertions in tests).
 
     python -m benchmarks.run                 # all benchmarks, writes docs/benchmarks.md and .json
-    python -m benchmarks.run --only routing  # one of: exposure, strategies, routing
+    python -m benchmarks.run --only routing  # one of: exposure, strategies, routing, inr
     make bench
 
 1. ``exposure``: RTL ticket extraction (Algorithm 1: K one-vs-rest tickets on balanced batches) vs
@@ -11,6 +11,10 @@
 2. ``strategies``: stacked (``jit(vmap)``) vs looped (Python loop of one jitted step) search steps on this
    backend, per model. The ``auto`` strategy is chosen from this measurement.
 3. ``routing``: routed forward (per-example gather, all-tickets, grouped dispatch) vs the dense forward.
+
+4. ``inr``: the INR experiment's routed reconstruction of a whole image (every pixel through its region's
+   ticket): grouped by region (dispatch, one forward per ticket) vs a per-pixel mask gather vs all tickets on
+   every pixel, against the dense forward.
 
 Timings are wall-clock medians over repeats after a warm-up (compilation excluded).
 """
@@ -204,6 +208,46 @@ def bench_routing(K=10, n=10000, batch=1000):
     return rows
 
 
+def bench_inr_routing(size=64, regions=(4, 15), batch=512):
+    """Routed forward of all ``size²`` pixels of one image through K region tickets of the INR MLP."""
+    from rtl_jax.models.inr import fourier_features, pixel_grid
+
+    spec = get_model("inr_mlp", num_outputs=3, input_shape=(34,))
+    params = spec.init(jax.random.key(0))["params"]
+    x = np.asarray(fourier_features(pixel_grid(size, size)))
+    n = x.shape[0]
+    apply_fn = jax.jit(lambda p, xx: spec.module.apply({"params": p}, xx))
+    rows = []
+    for K in regions:
+        rng = np.random.default_rng(K)
+        st = masks.stack([jax.tree.map(lambda p, r=rng: jnp.asarray(r.random(p.shape) < 0.5), params)
+                          for _ in range(K)])
+        # Region ids as contiguous horizontal bands (pixels of a region are adjacent, as in a segmentation).
+        ids = (np.arange(n) * K // n).astype(np.int32)
+
+        def run_dense():
+            apply_fn(params, x).block_until_ready()
+
+        res = {"pixels": n, "tickets": K}
+        t_dense = _median_time(run_dense, 5)
+        res["dense_ms"] = 1000 * t_dense
+        for strategy in ("dispatch", "all_tickets", "per_example"):
+            def run(strategy=strategy, st=st, ids=ids):
+                if strategy == "dispatch":  # the whole image at once, grouped by region
+                    routing.routed_apply(apply_fn, params, st, ids, x, strategy="dispatch",
+                                         bucket=256).block_until_ready()
+                    return
+                for i in range(0, n, batch):  # bounded memory: a weight copy per pixel of the batch
+                    routing.routed_apply(apply_fn, params, st, ids[i:i + batch], x[i:i + batch],
+                                         strategy=strategy).block_until_ready()
+
+            t = _median_time(run, 3)
+            res[f"{strategy}_ms"] = 1000 * t
+            res[f"{strategy}_over_dense_time"] = t / t_dense
+        rows.append(res)
+    return rows
+
+
 def _md_table(rows, cols):
     def f(v):
         return "–" if v is None else (f"{v:.3g}" if isinstance(v, float) else str(v))
@@ -214,10 +258,10 @@ def _md_table(rows, cols):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["exposure", "strategies", "routing"], action="append")
+    ap.add_argument("--only", choices=["exposure", "strategies", "routing", "inr"], action="append")
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args(argv)
-    which = args.only or ["strategies", "exposure", "routing"]
+    which = args.only or ["strategies", "exposure", "routing", "inr"]
     env = {"backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()],
            "jax": jax.__version__, "cpu": platform.processor() or platform.machine(),
            "date": time.strftime("%Y-%m-%d %H:%M")}
@@ -238,6 +282,11 @@ def main(argv=None):
         md += ["## Routed vs dense forward (10 tickets, 10,000 examples)\n",
                _md_table(r, ["model", "dense_img_s", "dispatch_img_s", "all_tickets_img_s", "per_example_img_s",
                              "dispatch_over_dense_time", "all_tickets_over_dense_time"]), ""]
+    if "inr" in which:
+        r = results["inr"] = bench_inr_routing()
+        md += ["## INR: routed reconstruction of a 64×64 image (4,096 pixels), pixel → its region's ticket\n",
+               _md_table(r, ["pixels", "tickets", "dense_ms", "dispatch_ms", "all_tickets_ms", "per_example_ms",
+                             "dispatch_over_dense_time", "per_example_over_dense_time"]), ""]
     text = "\n".join(md) + "\n"
     print(text)
     out = Path(args.out)

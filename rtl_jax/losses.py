@@ -32,7 +32,15 @@ def one_vs_rest_bce(logits, batch):
     return loss, {"loss": loss, "accuracy": acc}
 
 
-LOSSES = {"softmax_xent": softmax_xent, "one_vs_rest_bce": one_vs_rest_bce}
+def mse(outputs, batch):
+    """Mean squared error over every element (e.g. the RGB values of an INR's pixels), ``batch['y']`` real targets
+    of the outputs' shape."""
+    err = outputs - batch["y"].astype(outputs.dtype)
+    loss = jnp.mean(err**2)
+    return loss, {"loss": loss}
+
+
+LOSSES = {"softmax_xent": softmax_xent, "one_vs_rest_bce": one_vs_rest_bce, "mse": mse}
 
 
 def get_loss(name: str):
